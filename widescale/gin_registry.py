@@ -25,12 +25,18 @@ _CONFIGURABLES = (
 )
 
 
+_REGISTERED = {}
+
+
 def register_all() -> None:
   """Registers every configurable once (safe to call again)."""
   for configurable in _CONFIGURABLES:
     name = configurable.__name__
-    try:
-      gin.external_configurable(configurable, name=name, module='widescale')
-    except ValueError as error:  # Already registered by an earlier call in this process.
-      if 'already' not in str(error).lower():
-        raise
+    if name not in _REGISTERED:
+      _REGISTERED[name] = gin.external_configurable(configurable, name=name, module='widescale')
+
+
+def configured(name: str):
+  """The gin-configured version of a registered class or function, e.g. configured('Experiment')()."""
+  register_all()
+  return _REGISTERED[name]

@@ -5,6 +5,7 @@ to the model dir with each run. Errors a user can fix (a missing gin file, an un
 dir, a bad value) end the run with one line naming the culprit, before anything on disk is touched.
 """
 
+import logging as logging_lib
 import os
 import sys
 from typing import List, Sequence
@@ -48,9 +49,16 @@ def _resolve_gin_file(path: str) -> str:
   raise UsageError(f'--gin_file={path}: no such file (looked in {os.getcwd()} and {GIN_CONFIGS_DIR}).')
 
 
+def _not_from_gin_resource_reader(record: logging_lib.LogRecord) -> bool:
+  # gin's resource reader logs an ERROR on the root logger for every include it resolves through
+  # another reader ("Path not found"), which reads like a failure when nothing is wrong.
+  return not record.pathname.endswith('resource_reader.py')
+
+
 def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   """Parses the files and bindings; raises UsageError naming the file or binding at fault."""
   import gin
+  logging_lib.getLogger().addFilter(_not_from_gin_resource_reader)
   from widescale import gin_registry
   gin_registry.register_all()
   gin.clear_config()
@@ -107,8 +115,9 @@ def main(argv: List[str]) -> int:
   parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
   if mode != 'summary':
     prepare_model_dir(FLAGS.model_dir)
+  from widescale import gin_registry
   try:
-    experiment = experiment_lib.Experiment()
+    experiment = gin_registry.configured('Experiment')()
   except (ValueError, TypeError) as error:
     raise UsageError(_one_line(error)) from error
   if FLAGS.tpu is not None:

@@ -203,6 +203,19 @@ class PanopticTask:
     metrics['miou'].update_state(gt_semantic, step_outputs['pred_semantic'])
 
   def metric_results(self, metrics) -> Dict:
-    results = dict(metrics['panoptic_quality'].result())
-    results.update(metrics['miou'].result())
+    """Flat headline numbers (fractions) plus the full per-class tables.
+
+    Keys: pq, sq, rq (all classes), pq_things, sq_things, rq_things, pq_stuff, ..., miou,
+    pixel_accuracy, and 'panoptic_quality' / 'semantic' holding the complete results.
+    """
+    panoptic = metrics['panoptic_quality'].result()
+    semantic = metrics['miou'].result()
+    results = {}
+    for group, suffix in (('all', ''), ('things', '_things'), ('stuff', '_stuff')):
+      for name in ('pq', 'sq', 'rq'):
+        results[name + suffix] = float(panoptic[group][name])
+    results['miou'] = float(semantic['miou'])
+    results['pixel_accuracy'] = float(semantic['pixel_accuracy'])
+    results['panoptic_quality'] = panoptic
+    results['semantic'] = semantic
     return results

@@ -174,7 +174,7 @@ class Trainer:
 
     eval_dir = os.path.join(model_dir, 'eval')
     tf.io.gfile.makedirs(eval_dir)
-    text = json.dumps(results, indent=2, sort_keys=True, default=float)
+    text = json.dumps(_json_safe(results), indent=2, sort_keys=True)
     _write_text(os.path.join(eval_dir, f'metrics_step_{step}.json'), text)
     _write_text(os.path.join(eval_dir, 'metrics.json'), text)
 
@@ -222,6 +222,21 @@ def _current_learning_rate(optimizer) -> float:
   return float(tf.convert_to_tensor(lr))
 
 
+def _json_safe(value):
+  """Numbers as plain floats/ints and NaN as null, so the file is strict JSON."""
+  if isinstance(value, dict):
+    return {str(k): _json_safe(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_json_safe(v) for v in value]
+  if isinstance(value, (bool, np.bool_)):
+    return bool(value)
+  if isinstance(value, (int, np.integer)):
+    return int(value)
+  if isinstance(value, (float, np.floating)):
+    return None if math.isnan(value) else float(value)
+  return value
+
+
 def _flat_scalars(results: Dict, prefix: str = '') -> Dict[str, float]:
   """Flattens nested metric dicts into 'a/b' -> float, keeping only numbers."""
   flat = {}
@@ -230,5 +245,6 @@ def _flat_scalars(results: Dict, prefix: str = '') -> Dict[str, float]:
     if isinstance(value, dict):
       flat.update(_flat_scalars(value, name + '/'))
     elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-      flat[name] = float(value)
+      if not math.isnan(value):
+        flat[name] = float(value)
   return flat
