@@ -72,11 +72,17 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
       gin.parse_config_file(path)
     except (ValueError, KeyError, IOError, SyntaxError) as error:
       raise UsageError(f'--gin_file={path}: {_one_line(error)}') from error
+    problems = gin_registry.unknown_bindings()
+    if problems:
+      raise UsageError(f'--gin_file={path}: {problems[0]}')
   for binding in gin_bindings:
     try:
       gin.parse_config(binding)
     except (ValueError, KeyError, SyntaxError) as error:
       raise UsageError(f'--gin_bindings={binding!r}: {_one_line(error)}') from error
+    problems = gin_registry.unknown_bindings()
+    if problems:
+      raise UsageError(f'--gin_bindings={binding!r}: {problems[0]}')
   gin.finalize()
 
 
@@ -113,24 +119,30 @@ def main(argv: List[str]) -> int:
   if mode != 'summary' and not FLAGS.model_dir:
     raise UsageError(f'--model_dir is required for --mode={mode}.')
   parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-  if mode != 'summary':
-    prepare_model_dir(FLAGS.model_dir)
   from widescale import gin_registry
   try:
+    # Builds the task, trainer and every object bound with @Name() -- and validates their arguments.
     experiment = gin_registry.configured('Experiment')()
+    experiment.check_mode(mode)
   except (ValueError, TypeError) as error:
     raise UsageError(_one_line(error)) from error
+  if mode != 'summary':
+    prepare_model_dir(FLAGS.model_dir)
   if FLAGS.tpu is not None:
     experiment.distribution, experiment.tpu = 'tpu', FLAGS.tpu
   if FLAGS.distribution is not None:
     experiment.distribution = FLAGS.distribution
 
-  def save_operative_config():
+  def save_configs():
+    # Written only once the model exists, so a run that fails on a bad value leaves the model dir as
+    # it was. config.gin: everything parsed; operative_config.gin: every value actually used.
+    _write_config(FLAGS.model_dir, 'config.gin', gin.config_str())
     _write_config(FLAGS.model_dir, 'operative_config.gin', gin.operative_config_str())
 
-  if mode != 'summary':
-    _write_config(FLAGS.model_dir, 'config.gin', gin.config_str())
-  results = experiment_lib.run(experiment, mode, FLAGS.model_dir, after_build=save_operative_config)
+  try:
+    results = experiment_lib.run(experiment, mode, FLAGS.model_dir, after_build=save_configs)
+  except experiment_lib.ConfigurationError as error:
+    raise UsageError(_one_line(error)) from error
   if results is not None and mode != 'summary':
     print_results(results)
   return 0

@@ -14,6 +14,10 @@ from widescale.training import strategy as strategy_lib
 MODES = ('train', 'eval', 'train_and_eval', 'summary')
 
 
+class ConfigurationError(ValueError):
+  """A bad configured value found while building the model (e.g. a negative width multiplier)."""
+
+
 @dataclasses.dataclass
 class Experiment:
   """Everything a run needs, as gin binds it (`Experiment.task = @PanopticTask()`, ...).
@@ -29,8 +33,8 @@ class Experiment:
   """
   task: object
   model_fn: Callable
-  optimizer_fn: Callable
-  trainer: loop.Trainer
+  optimizer_fn: Optional[Callable] = None
+  trainer: Optional[loop.Trainer] = None
   distribution: str = 'default'
   tpu: Optional[str] = None
   summary_input_size: Optional[Sequence[int]] = None
@@ -39,6 +43,17 @@ class Experiment:
     if self.distribution not in strategy_lib.DISTRIBUTIONS:
       raise ValueError(f'Experiment.distribution must be one of {strategy_lib.DISTRIBUTIONS}, '
                        f'got {self.distribution!r}.')
+
+  def check_mode(self, mode: str) -> None:
+    """Raises ValueError if the experiment lacks what `mode` needs (before anything is written)."""
+    if mode not in MODES:
+      raise ValueError(f'Unknown --mode={mode!r}; expected one of {MODES}.')
+    if mode == 'summary':
+      return
+    for name in ('trainer', 'optimizer_fn'):
+      if getattr(self, name) is None:
+        raise ValueError(f'--mode={mode} needs Experiment.{name}; include a run file such as '
+                         f"'runs/train.gin' (it binds Experiment.trainer and Experiment.optimizer_fn).")
 
 
 def run(experiment: Experiment, mode: str, model_dir: Optional[str],
@@ -55,8 +70,12 @@ def run(experiment: Experiment, mode: str, model_dir: Optional[str],
     return _summarize(experiment)
   strategy = strategy_lib.create_strategy(experiment.distribution, experiment.tpu)
   trainer = experiment.trainer
-  model, optimizer, manager = trainer.build(experiment.task, experiment.model_fn,
-                                            experiment.optimizer_fn, strategy, model_dir)
+  try:
+    model, optimizer, manager = trainer.build(experiment.task, experiment.model_fn,
+                                              experiment.optimizer_fn, strategy, model_dir)
+  except (ValueError, TypeError) as error:
+    # Raised by constructors validating their arguments (they name the argument and the value).
+    raise ConfigurationError(str(error)) from error
   if after_build is not None:
     after_build()
   if mode == 'train':
@@ -81,7 +100,10 @@ def run(experiment: Experiment, mode: str, model_dir: Optional[str],
 def _summarize(experiment: Experiment) -> dict:
   """Builds the model without data and prints its size; the last line printed is one JSON object."""
   height, width = experiment.summary_input_size or experiment.task.crop_size
-  model = experiment.model_fn(num_classes=experiment.task.num_classes)
+  try:
+    model = experiment.model_fn(num_classes=experiment.task.num_classes)
+  except (ValueError, TypeError) as error:
+    raise ConfigurationError(str(error)) from error
   result = summary.summarize(model, (1, height, width, 3))
   result['num_classes'] = experiment.task.num_classes
   logging.info('Model summary: %s', result)

@@ -75,12 +75,11 @@ class Trainer:
       optimizer = optimizer_fn()
       optimizer.build(model.trainable_variables)
       checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-      manager = tf.train.CheckpointManager(
-          checkpoint, directory=model_dir, max_to_keep=self.max_checkpoints,
-          step_counter=optimizer.iterations, checkpoint_interval=self.checkpoint_every_steps)
+      manager = tf.train.CheckpointManager(checkpoint, directory=model_dir,
+                                           max_to_keep=self.max_checkpoints)
       restored = manager.restore_or_initialize()
     if restored:
-      logging.info('Restored %s (step %d).', restored, int(optimizer.iterations.numpy()))
+      print(f'Restored {restored} (step {int(optimizer.iterations.numpy())}).', flush=True)
     return model, optimizer, manager
 
   # ----------------------------------------------------------------------------------------------
@@ -117,8 +116,8 @@ class Trainer:
 
     writer = tf.summary.create_file_writer(os.path.join(model_dir, 'train'))
     meter = progress.ProgressMeter(self.train_steps, step)
-    logging.info('Training from step %d to %d, global batch %d, %d replica(s).', step, self.train_steps,
-                 global_batch, strategy.num_replicas_in_sync)
+    print(f'Training from step {step} to {self.train_steps}, global batch {global_batch}, '
+          f'{strategy.num_replicas_in_sync} replica(s).', flush=True)
     while step < self.train_steps:
       num_steps = min(self.steps_per_loop, self.train_steps - step)
       train_loop(iterator, tf.constant(num_steps, tf.int32))
@@ -138,7 +137,10 @@ class Trainer:
           for name, value in scalars.items():
             tf.summary.scalar(f'losses/{name}', value)
           tf.summary.scalar('learning_rate', learning_rate)
-      manager.save(checkpoint_number=step, check_interval=step < self.train_steps)
+      if step % self.checkpoint_every_steps == 0 or step >= self.train_steps:
+        # CheckpointManager writes the checkpoint files first and the 'checkpoint' index last, so a kill
+        # during the write leaves the index pointing at the previous, complete checkpoint.
+        manager.save(checkpoint_number=step)
       if after_loop is not None:
         after_loop(step)
     writer.flush()

@@ -1,0 +1,71 @@
+"""One train step under MirroredStrategy (2 logical CPUs) updates like the default strategy.
+
+Equal global batch, same initial weights, synchronized BN: the per-image losses divided by the global
+batch size and summed over replicas must give the same gradient, hence the same weights.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from widescale.data import pipeline
+from widescale.models.backbones import swidernet
+from widescale.models import panoptic_deeplab
+from widescale.tasks import panoptic
+
+GLOBAL_BATCH = 4
+
+
+def _model():
+  backbone = swidernet.SWideRNet(stem_width_multiplier=0.0625, width_multiplier=0.0625,
+                                 depth_multiplier=0.5, output_stride=32, drop_path_keep_prob=1.0,
+                                 sync_batch_norm=True)
+  return panoptic_deeplab.PanopticDeepLab(
+      backbone, num_classes=6, aspp_channels=8, aspp_dropout_rate=0.0, semantic_decoder_channels=8,
+      semantic_low_level_channels=(8, 8), instance_aspp_channels=8, instance_decoder_channels=8,
+      instance_low_level_channels=(8, 8), semantic_head_channels=8, center_head_channels=8,
+      offset_head_channels=8, sync_batch_norm=True)
+
+
+def _train_one_step(strategy, task, batch, initial_weights):
+  with strategy.scope():
+    model = _model()
+    model(tf.zeros([1, 128, 128, 3]), training=False)
+    model.set_weights(initial_weights)
+    optimizer = tf_keras.optimizers.SGD(learning_rate=0.5)
+    optimizer.build(model.trainable_variables)
+  dataset = strategy.experimental_distribute_dataset(
+      tf.data.Dataset.from_tensors(batch))  # splits the global batch over the replicas
+
+  @tf.function
+  def step(replica_batch):
+    losses = strategy.run(lambda b: task.train_step(model, optimizer, b, GLOBAL_BATCH),
+                          args=(replica_batch,))
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, losses['total_loss'], axis=None)
+
+  loss = step(next(iter(dataset)))
+  return float(loss), [v.numpy() for v in model.variables]
+
+
+@pytest.mark.skipif(len(tf.config.list_logical_devices('CPU')) < 2, reason='needs 2 logical CPUs')
+def test_mirrored_two_replicas_matches_default_strategy(shapes_data_dir):
+  task = panoptic.PanopticTask('shapes', tfds_name='shapes/tiny', data_dir=shapes_data_dir,
+                               train_batch_size=GLOBAL_BATCH, center_sigma=4.0)
+  batch = next(iter(task.build_inputs('train', is_training=True)))
+  tf.random.set_seed(0)
+  reference = _model()
+  reference(tf.zeros([1, 128, 128, 3]), training=False)
+  initial = reference.get_weights()
+
+  default_loss, default_weights = _train_one_step(tf.distribute.get_strategy(), task, batch, initial)
+  mirrored = tf.distribute.MirroredStrategy(devices=['/cpu:0', '/cpu:1'])
+  assert mirrored.num_replicas_in_sync == 2
+  mirrored_loss, mirrored_weights = _train_one_step(mirrored, task, batch, initial)
+
+  assert mirrored_loss == pytest.approx(default_loss, rel=1e-5)
+  changed = 0
+  for before, after_default, after_mirrored in zip(initial, default_weights, mirrored_weights):
+    np.testing.assert_allclose(after_mirrored, after_default, rtol=1e-4, atol=1e-5)
+    changed += int(not np.allclose(before, after_default))
+  assert changed > 10  # the step really moved the weights (and the BN statistics)
