@@ -50,8 +50,12 @@ def _train_one_step(strategy, task, batch, initial_weights):
 
 @pytest.mark.skipif(len(tf.config.list_logical_devices('CPU')) < 2, reason='needs 2 logical CPUs')
 def test_mirrored_two_replicas_matches_default_strategy(shapes_data_dir):
+  # The hardest-pixel selection of the semantic loss is off here: flat image regions give exactly tied
+  # pixel losses, and which of the tied pixels top_k keeps depends on how the batch is split, which
+  # moves the gradient by ~1% for reasons that have nothing to do with the strategy.
   task = panoptic.PanopticTask('shapes', tfds_name='shapes/tiny', data_dir=shapes_data_dir,
-                               train_batch_size=GLOBAL_BATCH, center_sigma=4.0)
+                               train_batch_size=GLOBAL_BATCH, center_sigma=4.0,
+                               semantic_top_k_percent=1.0)
   batch = next(iter(task.build_inputs('train', is_training=True)))
   tf.random.set_seed(0)
   reference = _model()
@@ -66,6 +70,12 @@ def test_mirrored_two_replicas_matches_default_strategy(shapes_data_dir):
   assert mirrored_loss == pytest.approx(default_loss, rel=1e-5)
   changed = 0
   for before, after_default, after_mirrored in zip(initial, default_weights, mirrored_weights):
-    np.testing.assert_allclose(after_mirrored, after_default, rtol=1e-4, atol=1e-5)
-    changed += int(not np.allclose(before, after_default))
+    update_default = after_default - before
+    update_mirrored = after_mirrored - before
+    # Same update up to float32 rounding (sums over 2 + 2 images instead of 4). A real fault (a
+    # per-replica mean instead of the global batch, a missing all-reduce, per-replica BN statistics)
+    # is off by far more than 0.5%.
+    difference = np.linalg.norm(update_mirrored - update_default)
+    assert difference <= 5e-3 * np.linalg.norm(update_default) + 1e-6
+    changed += int(np.linalg.norm(update_default) > 0)
   assert changed > 10  # the step really moved the weights (and the BN statistics)
