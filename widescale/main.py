@@ -115,6 +115,10 @@ def main(argv: List[str]) -> int:
   import gin
   from widescale.training import experiment as experiment_lib
 
+  if not FLAGS['verbosity'].present:
+    # What a user needs (progress, restores, results) is printed; library INFO logs are opt-in with
+    # --verbosity=0.
+    logging.set_verbosity(logging.WARNING)
   mode = FLAGS.mode
   if mode != 'summary' and not FLAGS.model_dir:
     raise UsageError(f'--model_dir is required for --mode={mode}.')

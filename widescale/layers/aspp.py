@@ -14,6 +14,7 @@ import tensorflow as tf
 import tf_keras
 
 from widescale.layers import conv_bn_act
+from widescale.layers import resize
 
 # Panoptic-DeepLab / deeplab2: rates (6, 12, 18) at output stride 16, scaled with the feature resolution.
 _RATES_AT_OUTPUT_STRIDE_16 = (6, 12, 18)
@@ -114,7 +115,7 @@ class ASPP(tf_keras.layers.Layer):
       pooled = tf.nn.avg_pool2d(inputs, window, strides=1, padding='VALID')
     pooled = self.pool_conv(pooled, training=training)
     # ResizeBilinear always returns float32; cast back so bfloat16 models stay bfloat16.
-    resized = tf.compat.v1.image.resize_bilinear(pooled, tf.shape(inputs)[1:3], align_corners=True)
+    resized = resize.resize_bilinear_align_corners(pooled, tf.shape(inputs)[1:3])
     return tf.cast(resized, inputs.dtype)
 
   def call(self, inputs, training=None):

@@ -18,11 +18,12 @@ import tf_keras
 
 from widescale.layers import aspp
 from widescale.models.heads import panoptic_deeplab as heads
+from widescale.layers import resize
 
 
 def _resize(tensor, size):
   # float32 for the outputs: the losses and post-processing run in float32 even when the model is bf16.
-  return tf.compat.v1.image.resize_bilinear(tf.cast(tensor, tf.float32), size, align_corners=True)
+  return resize.resize_bilinear_align_corners(tf.cast(tensor, tf.float32), size)
 
 
 @tf_keras.utils.register_keras_serializable(package='widescale')

@@ -6,6 +6,7 @@ from typing import Callable, Optional, Sequence
 
 from absl import logging
 import tensorflow as tf
+import tf_keras
 
 from widescale.models import summary
 from widescale.training import loop
@@ -30,6 +31,7 @@ class Experiment:
     distribution: 'default', 'mirrored', 'multi_worker_mirrored' or 'tpu' (see training/strategy.py).
     tpu: TPU address for distribution='tpu' ('local' on a TPU VM).
     summary_input_size: (height, width) used by --mode=summary; defaults to the task's crop size.
+    seed: seeds Python, NumPy and TF (weight initialisation, drop path) so runs repeat.
   """
   task: object
   model_fn: Callable
@@ -38,6 +40,7 @@ class Experiment:
   distribution: str = 'default'
   tpu: Optional[str] = None
   summary_input_size: Optional[Sequence[int]] = None
+  seed: int = 0
 
   def __post_init__(self):
     if self.distribution not in strategy_lib.DISTRIBUTIONS:
@@ -66,6 +69,7 @@ def run(experiment: Experiment, mode: str, model_dir: Optional[str],
     model_dir: where checkpoints, summaries and results go (not needed for 'summary').
     after_build: called once the model and optimizer exist (main.py saves the operative gin config).
   """
+  tf_keras.utils.set_random_seed(experiment.seed)
   if mode == 'summary':
     return _summarize(experiment)
   strategy = strategy_lib.create_strategy(experiment.distribution, experiment.tpu)

@@ -15,7 +15,6 @@ import math
 import os
 from typing import Callable, Dict, Optional
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
 
@@ -95,7 +94,8 @@ class Trainer:
     """
     step = int(optimizer.iterations.numpy())
     if step >= self.train_steps:
-      logging.info('Already at step %d >= train_steps %d: nothing to train.', step, self.train_steps)
+      print(f'Already at step {step} (Trainer.train_steps = {self.train_steps}): nothing to train.',
+            flush=True)
       return step
     global_batch = task.train_batch_size
     dataset = strategy.distribute_datasets_from_function(
@@ -122,15 +122,17 @@ class Trainer:
       num_steps = min(self.steps_per_loop, self.train_steps - step)
       train_loop(iterator, tf.constant(num_steps, tf.int32))
       step = int(optimizer.iterations.numpy())
+      # Checked after every loop call, before any checkpoint, so the last checkpoint on disk is always
+      # one with finite losses (a NaN anywhere since the last report makes the running mean NaN).
+      running_loss = loss_means['total_loss'].result()
+      if not math.isfinite(running_loss):
+        raise FloatingPointError(
+            f'Training loss is {running_loss} within steps {step - num_steps + 1}-{step}; stopping. '
+            f'The last good checkpoint is {manager.latest_checkpoint} in {model_dir}.')
       if step % self.log_every_steps == 0 or step >= self.train_steps:
         scalars = {name: mean.result() for name, mean in loss_means.items()}
         for mean in loss_means.values():
           mean.reset()
-        if not math.isfinite(scalars['total_loss']):
-          # Stop before the next checkpoint so the last one on disk stays a good one.
-          raise FloatingPointError(
-              f'Training loss is {scalars["total_loss"]} at step {step}; stopping. The last good '
-              f'checkpoint is {manager.latest_checkpoint} in {model_dir}.')
         learning_rate = float(_current_learning_rate(optimizer))
         print(meter.report(step, scalars, learning_rate), flush=True)
         with writer.as_default(step=step):

@@ -14,6 +14,7 @@ import tf_keras
 
 from widescale.layers import aspp
 from widescale.layers import conv_bn_act
+from widescale.layers import resize
 
 
 @tf_keras.utils.register_keras_serializable(package='widescale')
@@ -100,7 +101,7 @@ class PanopticDeepLabDecoder(tf_keras.layers.Layer):
       low_level = projection(features[key], training=training)
       # Align-corners resizing maps stride-s pixel i onto input pixel s*i at every level, which the
       # symmetric padding of strided convs in the backbone preserves.
-      upsampled = tf.compat.v1.image.resize_bilinear(x, tf.shape(low_level)[1:3], align_corners=True)
+      upsampled = resize.resize_bilinear_align_corners(x, tf.shape(low_level)[1:3])
       upsampled = tf.cast(upsampled, low_level.dtype)
       upsampled.set_shape(low_level.shape[:-1].concatenate(x.shape[-1:]))
       x = fusion(tf.concat([upsampled, low_level], axis=-1), training=training)
