@@ -123,3 +123,20 @@ def test_bad_model_value_fails_at_construction_and_harms_nothing(trained_model_d
   line = _error_line(capsys)
   assert 'width_multiplier' in line and '-1' in line
   assert _snapshot(trained_model_dir) == before
+
+
+def test_eval_mode_scores_the_latest_checkpoint(trained_model_dir, capsys):
+  code = cli_runner.run_in_process(['--mode=eval', SMOKE, f'--model_dir={trained_model_dir}'])
+  assert code == 0
+  out = capsys.readouterr().out
+  assert 'Validation metrics (step 2, 16 images)' in out
+  assert any(line.startswith('PQ: ') for line in out.splitlines())
+  with open(os.path.join(trained_model_dir, 'eval', 'metrics_step_2.json')) as f:
+    assert 0.0 <= json.load(f)['pq'] <= 1.0
+
+
+def test_eval_mode_without_checkpoint(tmp_path, capsys):
+  code = cli_runner.run_in_process(['--mode=eval', SMOKE, f'--model_dir={tmp_path}'])
+  assert code == 2
+  assert 'no checkpoint' in _error_line(capsys)
+  assert os.listdir(tmp_path) == []

@@ -9,7 +9,6 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from widescale.data import pipeline
 from widescale.models.backbones import swidernet
 from widescale.models import panoptic_deeplab
 from widescale.tasks import panoptic

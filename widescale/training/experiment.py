@@ -72,6 +72,8 @@ def run(experiment: Experiment, mode: str, model_dir: Optional[str],
   tf_keras.utils.set_random_seed(experiment.seed)
   if mode == 'summary':
     return _summarize(experiment)
+  if mode == 'eval' and tf.train.latest_checkpoint(model_dir) is None:
+    raise ConfigurationError(f'--mode=eval found no checkpoint in --model_dir={model_dir}.')
   strategy = strategy_lib.create_strategy(experiment.distribution, experiment.tpu)
   trainer = experiment.trainer
   try:
@@ -92,10 +94,7 @@ def run(experiment: Experiment, mode: str, model_dir: Optional[str],
         trainer.evaluate(experiment.task, model, strategy, model_dir, step)
     trainer.train(experiment.task, model, optimizer, manager, strategy, model_dir,
                   after_loop=maybe_evaluate)
-  elif mode == 'eval':
-    if manager.latest_checkpoint is None:
-      raise FileNotFoundError(f'--mode=eval found no checkpoint in --model_dir={model_dir}.')
-  else:
+  elif mode != 'eval':
     raise ValueError(f'Unknown --mode={mode!r}; expected one of {MODES}.')
   step = int(optimizer.iterations.numpy())
   return trainer.evaluate(experiment.task, model, strategy, model_dir, step)
