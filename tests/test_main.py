@@ -140,3 +140,13 @@ def test_eval_mode_without_checkpoint(tmp_path, capsys):
   assert code == 2
   assert 'no checkpoint' in _error_line(capsys)
   assert os.listdir(tmp_path) == []
+
+
+def test_gin_includes_work_beside_a_runs_directory(tmp_path, monkeypatch, capsys):
+  # `make demo` leaves runs/demo in the checkout; gin's package-resource reader used to take `runs/`
+  # in `include 'runs/train.gin'` for a Python namespace package and crash.
+  (tmp_path / 'runs' / 'demo').mkdir(parents=True)
+  (tmp_path / 'data').mkdir()
+  monkeypatch.chdir(tmp_path)
+  assert cli_runner.run_in_process(['--mode=summary', SMOKE]) == 0
+  assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])['trainable_params'] > 0

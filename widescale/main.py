@@ -5,7 +5,6 @@ to the model dir with each run. Errors a user can fix (a missing gin file, an un
 dir, a bad value) end the run with one line naming the culprit, before anything on disk is touched.
 """
 
-import logging as logging_lib
 import os
 import sys
 from typing import List, Sequence
@@ -49,16 +48,25 @@ def _resolve_gin_file(path: str) -> str:
   raise UsageError(f'--gin_file={path}: no such file (looked in {os.getcwd()} and {GIN_CONFIGS_DIR}).')
 
 
-def _not_from_gin_resource_reader(record: logging_lib.LogRecord) -> bool:
-  # gin's resource reader logs an ERROR on the root logger for every include it resolves through
-  # another reader ("Path not found"), which reads like a failure when nothing is wrong.
-  return not record.pathname.endswith('resource_reader.py')
+def _drop_gin_package_resource_reader() -> None:
+  """Makes gin read config files from the file system only.
+
+  gin also registers a reader that treats the head of a relative path as a Python package: with a
+  `runs/` directory in the working directory (the demo writes runs/demo), `include 'runs/train.gin'`
+  finds the namespace package `runs` and gin crashes on its missing origin. We never ship gin files
+  inside Python packages, so that reader is removed (gin 0.5 keeps readers in `_FILE_READERS`).
+  """
+  import gin
+  from gin import resource_reader
+  gin.config._FILE_READERS[:] = [  # pylint: disable=protected-access
+      entry for entry in gin.config._FILE_READERS  # pylint: disable=protected-access
+      if entry[0] is not resource_reader.system_path_reader]
 
 
 def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   """Parses the files and bindings; raises UsageError naming the file or binding at fault."""
   import gin
-  logging_lib.getLogger().addFilter(_not_from_gin_resource_reader)
+  _drop_gin_package_resource_reader()
   from widescale import gin_registry
   gin_registry.register_all()
   gin.clear_config()
