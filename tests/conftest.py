@@ -36,3 +36,16 @@ def full_shapes_data_dir(shapes_data_dir) -> str:
   from widescale.data import pipeline
   pipeline.prepare_builder('shapes', data_dir=shapes_data_dir)
   return shapes_data_dir
+
+
+@pytest.fixture(scope='session')
+def mirrored_strategy():
+  """One MirroredStrategy over the two logical CPUs, shared by every test that needs one.
+
+  Two MirroredStrategy objects in one process hand out the same collective group and instance keys,
+  so the second one's all-reduces collide with the first's ("Shape mismatch in the collective
+  instance 100"); a job has one strategy, and so does the test process.
+  """
+  devices = [device.name for device in tf.config.list_logical_devices('CPU')[:2]]
+  assert len(devices) == 2, 'conftest.py should have created two logical CPUs'
+  return tf.distribute.MirroredStrategy(devices)

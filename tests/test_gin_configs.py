@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import re
 
 import gin
 import pytest
@@ -41,18 +42,45 @@ def test_runnable_config_builds_experiment(config):
   tf_keras.backend.clear_session()
 
 
-@pytest.mark.parametrize('model_file', MODEL_FILES)
+# Built through the CLI here; the other model files (ResNet-RS 101-420, WR-38 A1: large, and counted by
+# tests/models without a forward pass) are parsed and their bindings checked.
+BUILT_MODEL_FILES = sorted(PUBLISHED_CITYSCAPES_PARAMS) + [
+    'models/swidernet_0.25_0.25_0.5_narrow.gin', 'models/resnet_rs_50.gin', 'models/wide_resnet38_a.gin']
+
+
+def _is_classifier(model_file):
+  with open(os.path.join(GIN_DIR, model_file)) as f:
+    text = f.read()
+  return '@ImageClassifier' in text or any(
+      _is_classifier(include) for include in re.findall(r"^include '([^']+)'", text, flags=re.M))
+
+
+@pytest.mark.parametrize('model_file', BUILT_MODEL_FILES)
 def test_model_file_summary(model_file, capsys):
-  # The model at the data file's class count, through the real CLI, at 513x513 (SPEC's FLOPs size).
+  # The model at the data file's class count, through the real CLI; panoptic models at 513x513 (SPEC's
+  # FLOPs size), classifiers at 64x64.
+  size = 64 if _is_classifier(model_file) else 513
   code = cli_runner.run_in_process([
       '--mode=summary', f'--gin_file={model_file}', '--gin_file=data/cityscapes_panoptic.gin',
-      '--gin_bindings=Experiment.summary_input_size = (513, 513)'])
+      f'--gin_bindings=Experiment.summary_input_size = ({size}, {size})'])
   assert code == 0
   summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
   assert summary['num_classes'] == 19
-  assert summary['input_shape'] == [1, 513, 513, 3]
-  assert summary['output_shapes']['semantic_logits'] == [1, 513, 513, 19]
+  assert summary['input_shape'] == [1, size, size, 3]
+  if _is_classifier(model_file):
+    assert summary['output_shapes']['logits'] == [1, 19]
+  else:
+    assert summary['output_shapes']['semantic_logits'] == [1, size, size, 19]
   if model_file in PUBLISHED_CITYSCAPES_PARAMS:
     assert round(summary['trainable_params'] / 1e6, 2) == PUBLISHED_CITYSCAPES_PARAMS[model_file]
+  assert summary['total_params'] > summary['trainable_params']  # + BN moving statistics
   tf_keras.backend.clear_session()
+  gin.clear_config()
+
+
+@pytest.mark.parametrize('model_file', MODEL_FILES)
+def test_every_model_file_parses_with_known_bindings(model_file):
+  # parse_gin rejects unknown configurables and parameters; the model_fn must be bound.
+  main.parse_gin([model_file, 'data/cityscapes_panoptic.gin'], [])
+  assert gin.query_parameter('Experiment.model_fn') is not None
   gin.clear_config()

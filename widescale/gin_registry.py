@@ -10,8 +10,13 @@ from typing import List
 
 import gin
 
+from widescale.models import image_classifier
 from widescale.models import panoptic_deeplab
+from widescale.models import semantic_segmentation
+from widescale.models.backbones import resnet_rs
 from widescale.models.backbones import swidernet
+from widescale.models.backbones import wide_resnet38
+from widescale.models.heads import semantic
 from widescale.tasks import panoptic
 from widescale.training import experiment
 from widescale.training import loop
@@ -23,7 +28,13 @@ _CONFIGURABLES = (
     loop.Trainer,
     panoptic.PanopticTask,
     panoptic_deeplab.PanopticDeepLab,
+    image_classifier.ImageClassifier,
+    semantic_segmentation.SemanticSegmentation,
+    semantic.SemanticHead,
+    semantic.DeepLabV3Head,
     swidernet.SWideRNet,
+    resnet_rs.ResNetRS,
+    wide_resnet38.WideResNet38,
     optimizers.adam,
     schedules.PolynomialDecayWithWarmup,
 )

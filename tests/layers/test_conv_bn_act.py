@@ -66,17 +66,15 @@ def test_invalid_arguments_name_the_value(kwargs, message):
     conv_bn_act.ConvBNAct(**kwargs)
 
 
-def test_synchronized_batch_norm_under_mirrored_strategy_matches_one_device():
+def test_synchronized_batch_norm_under_mirrored_strategy_matches_one_device(mirrored_strategy):
   """Two replicas with half the batch each update BN statistics exactly as one device with all of it."""
-  devices = [device.name for device in tf.config.list_logical_devices('CPU')[:2]]
-  assert len(devices) == 2, 'tests/conftest.py should provide two logical CPUs'
   images = tf.random.stateless_normal([4, 6, 6, 3], seed=[1, 2]) * 3.0 + 1.0
 
   single = conv_bn_act.ConvBNAct(5, 3, bn_momentum=0.5, sync_batch_norm=True, name='single')
   single(images[:1])
   single(images, training=True)
 
-  strategy = tf.distribute.MirroredStrategy(devices)
+  strategy = mirrored_strategy
   with strategy.scope():
     mirrored = conv_bn_act.ConvBNAct(5, 3, bn_momentum=0.5, sync_batch_norm=True, name='mirrored')
     mirrored(images[:1])

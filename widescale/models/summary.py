@@ -49,8 +49,9 @@ def summarize(model: tf_keras.layers.Layer, input_shape: Sequence[int]) -> Dict:
     input_shape: static [batch, height, width, channels].
 
   Returns:
-    {'trainable_params': int, 'flops': int, 'gflops': float, 'input_shape': list,
-     'output_shapes': {name: list}} (a single output is named 'output').
+    {'trainable_params': int, 'total_params': int (trainable + BN moving statistics, the way
+     ResNet-RS and other classification papers count), 'flops': int, 'gflops': float,
+     'input_shape': list, 'output_shapes': {name: list}} (a single output is named 'output').
   """
   concrete = _trace(model, input_shape)
   outputs = concrete.structured_outputs
@@ -61,6 +62,7 @@ def summarize(model: tf_keras.layers.Layer, input_shape: Sequence[int]) -> Dict:
   flops = _profile_flops(concrete.graph)
   return {
       'trainable_params': count_trainable_params(model),
+      'total_params': int(sum(np.prod(variable.shape) for variable in model.weights)),
       'flops': flops,
       'gflops': round(flops / 1e9, 2),
       'input_shape': [int(dim) for dim in input_shape],
