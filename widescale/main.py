@@ -109,19 +109,12 @@ def prepare_model_dir(model_dir: str) -> None:
     raise UsageError(f'--model_dir={model_dir} is not writable: {_one_line(error)}') from error
 
 
-def _write_config(model_dir: str, name: str, text: str) -> None:
-  import tensorflow as tf
-  path = os.path.join(model_dir, name)
-  with tf.io.gfile.GFile(path + '.tmp', 'w') as f:
-    f.write(text)
-  tf.io.gfile.rename(path + '.tmp', path, overwrite=True)
-
-
 def main(argv: List[str]) -> int:
   if len(argv) > 1:
     raise UsageError(f'unexpected arguments {argv[1:]}; every option is a --flag.')
   import gin
   from widescale.training import experiment as experiment_lib
+  from widescale.training import loop
 
   if not FLAGS['verbosity'].present:
     # What a user needs (progress, restores, results) is printed; library INFO logs are opt-in with
@@ -148,8 +141,9 @@ def main(argv: List[str]) -> int:
   def save_configs():
     # Written only once the model exists, so a run that fails on a bad value leaves the model dir as
     # it was. config.gin: everything parsed; operative_config.gin: every value actually used.
-    _write_config(FLAGS.model_dir, 'config.gin', gin.config_str())
-    _write_config(FLAGS.model_dir, 'operative_config.gin', gin.operative_config_str())
+    loop.write_text_atomically(os.path.join(FLAGS.model_dir, 'config.gin'), gin.config_str())
+    loop.write_text_atomically(os.path.join(FLAGS.model_dir, 'operative_config.gin'),
+                               gin.operative_config_str())
 
   try:
     results = experiment_lib.run(experiment, mode, FLAGS.model_dir, after_build=save_configs)

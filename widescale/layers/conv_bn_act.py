@@ -28,6 +28,14 @@ def batch_norm(momentum: float = 0.99,
       gamma_initializer=gamma_initializer, name=name)
 
 
+def check_batch_norm_args(owner: str, momentum: float, epsilon: float) -> None:
+  """Raises ValueError naming `owner` and the value unless 0 <= momentum < 1 and epsilon > 0."""
+  if not 0.0 <= momentum < 1.0:
+    raise ValueError(f'{owner}: bn_momentum must be in [0, 1), got bn_momentum={momentum!r}.')
+  if not epsilon > 0.0:
+    raise ValueError(f'{owner}: bn_epsilon must be > 0, got bn_epsilon={epsilon!r}.')
+
+
 def symmetric_padding(kernel_size: int, dilation_rate: int) -> Tuple[int, int]:
   """Zero padding (before, after) that centres a strided kernel on pixels 0, s, 2s, ...
 

@@ -22,7 +22,7 @@ from widescale.evaluation import visualize
 from widescale.training import progress
 
 
-def _write_text(path: str, text: str) -> None:
+def write_text_atomically(path: str, text: str) -> None:
   """Writes through a temporary file and a rename, so a reader never sees half a file."""
   tmp_path = path + '.tmp'
   with tf.io.gfile.GFile(tmp_path, 'w') as f:
@@ -179,8 +179,8 @@ class Trainer:
     eval_dir = os.path.join(model_dir, 'eval')
     tf.io.gfile.makedirs(eval_dir)
     text = json.dumps(_json_safe(results), indent=2, sort_keys=True)
-    _write_text(os.path.join(eval_dir, f'metrics_step_{step}.json'), text)
-    _write_text(os.path.join(eval_dir, 'metrics.json'), text)
+    write_text_atomically(os.path.join(eval_dir, f'metrics_step_{step}.json'), text)
+    write_text_atomically(os.path.join(eval_dir, 'metrics.json'), text)
 
     grid = None
     if pictures:

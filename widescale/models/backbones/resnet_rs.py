@@ -264,10 +264,7 @@ class ResNetRS(tf_keras.Model):
       tf_keras.activations.get(activation)
     except ValueError as error:
       raise ValueError(f'ResNetRS: unknown activation={activation!r}.') from error
-    if not 0.0 <= bn_momentum < 1.0:
-      raise ValueError(f'ResNetRS: bn_momentum must be in [0, 1), got bn_momentum={bn_momentum!r}.')
-    if not bn_epsilon > 0.0:
-      raise ValueError(f'ResNetRS: bn_epsilon must be > 0, got bn_epsilon={bn_epsilon!r}.')
+    conv_bn_act.check_batch_norm_args('ResNetRS', bn_momentum, bn_epsilon)
 
     self.block_counts = counts
     self.output_stride = output_stride

@@ -245,10 +245,7 @@ class SWideRNet(tf_keras.Model):
     if drop_path_schedule not in DROP_PATH_SCHEDULES:
       raise ValueError(f'SWideRNet: drop_path_schedule must be one of {DROP_PATH_SCHEDULES}, '
                        f'got drop_path_schedule={drop_path_schedule!r}.')
-    if not 0.0 <= bn_momentum < 1.0:
-      raise ValueError(f'SWideRNet: bn_momentum must be in [0, 1), got bn_momentum={bn_momentum!r}.')
-    if not bn_epsilon > 0.0:
-      raise ValueError(f'SWideRNet: bn_epsilon must be > 0, got bn_epsilon={bn_epsilon!r}.')
+    conv_bn_act.check_batch_norm_args('SWideRNet', bn_momentum, bn_epsilon)
 
     self.stem_width_multiplier = stem_width_multiplier
     self.width_multiplier = width_multiplier

@@ -321,10 +321,7 @@ class WideResNet38(tf_keras.Model):
     if not (isinstance(width_multiplier, (int, float)) and width_multiplier > 0):
       raise ValueError(f'WideResNet38: width_multiplier must be > 0, '
                        f'got width_multiplier={width_multiplier!r}.')
-    if not 0.0 <= bn_momentum < 1.0:
-      raise ValueError(f'WideResNet38: bn_momentum must be in [0, 1), got bn_momentum={bn_momentum!r}.')
-    if not bn_epsilon > 0.0:
-      raise ValueError(f'WideResNet38: bn_epsilon must be > 0, got bn_epsilon={bn_epsilon!r}.')
+    conv_bn_act.check_batch_norm_args('WideResNet38', bn_momentum, bn_epsilon)
 
     self.variant = variant
     self.output_stride = output_stride
