@@ -17,7 +17,9 @@ from widescale.models.backbones import resnet_rs
 from widescale.models.backbones import swidernet
 from widescale.models.backbones import wide_resnet38
 from widescale.models.heads import semantic
+from widescale.tasks import classification
 from widescale.tasks import panoptic
+from widescale.tasks import semantic as semantic_task
 from widescale.training import experiment
 from widescale.training import loop
 from widescale.training import optimizers
@@ -27,6 +29,8 @@ _CONFIGURABLES = (
     experiment.Experiment,
     loop.Trainer,
     panoptic.PanopticTask,
+    semantic_task.SemanticTask,
+    classification.ClassificationTask,
     panoptic_deeplab.PanopticDeepLab,
     image_classifier.ImageClassifier,
     semantic_segmentation.SemanticSegmentation,

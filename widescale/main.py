@@ -158,7 +158,8 @@ def print_results(results: dict) -> None:
   """Prints the headline validation metrics, in percent, one per line (`PQ: 71.23`)."""
   lines = []
   for key, label in (('pq', 'PQ'), ('sq', 'SQ'), ('rq', 'RQ'), ('pq_things', 'PQ_things'),
-                     ('pq_stuff', 'PQ_stuff'), ('miou', 'mIoU')):
+                     ('pq_stuff', 'PQ_stuff'), ('miou', 'mIoU'), ('top1_accuracy', 'Top-1'),
+                     ('top5_accuracy', 'Top-5')):
     if key in results:
       lines.append(f'{label}: {100.0 * results[key]:.2f}')
   print('Validation metrics (step {}, {} images):'.format(results.get('step'), results.get('num_images')))

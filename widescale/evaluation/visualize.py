@@ -1,4 +1,5 @@
-"""Pictures of panoptic maps: colourised maps, overlays on the image, image | gt | prediction grids.
+"""Pictures of predictions: colourised panoptic maps, overlays on the image, image | gt | prediction grids,
+and framed, captioned grids of classified images.
 
 Colours come from `DatasetInfo.colors`. Each thing instance gets its own shade of its class colour
 (mixed towards white or black by an amount taken from the instance id), so two cars differ but both
@@ -9,10 +10,11 @@ segment boundaries are drawn in white. Everything is numpy on the host; `save_pn
 
 import io
 import os
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image
+from PIL import ImageDraw
 import tensorflow as tf
 
 BOUNDARY_COLOR = (255, 255, 255)
@@ -152,3 +154,49 @@ def save_png(array: np.ndarray, path: str, directory_exists: Optional[bool] = No
     tf.io.gfile.makedirs(directory)
   with tf.io.gfile.GFile(path, 'wb') as f:
     f.write(buffer.getvalue())
+
+
+CORRECT_COLOR = (0, 200, 0)
+WRONG_COLOR = (230, 0, 0)
+
+
+def classification_grid(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
+                        class_names: Optional[Sequence[str]] = None, columns: int = 4,
+                        border: int = 3) -> np.ndarray:
+  """Images in a grid, each framed green (predicted right) or red (wrong), captioned `predicted/true`.
+
+  Args:
+    images: [B, H, W, 3], uint8 or float in 0..255.
+    labels: int [B] true labels.
+    predictions: int [B] predicted labels.
+    class_names: names for the captions (label numbers when None).
+    columns: images per row.
+    border: frame width in pixels.
+
+  Returns:
+    uint8 [rows * (H + 2 border + caption), columns * (W + 2 border), 3].
+  """
+  images, labels, predictions = np.asarray(images), np.asarray(labels), np.asarray(predictions)
+  if images.ndim != 4 or labels.shape != images.shape[:1] or predictions.shape != images.shape[:1]:
+    raise ValueError(f'classification_grid expects images [B, H, W, 3], labels [B] and predictions [B]; '
+                     f'got {images.shape}, {labels.shape}, {predictions.shape}.')
+  if len(images) == 0:
+    raise ValueError('classification_grid: no images.')
+
+  def name(label):
+    return class_names[label] if class_names is not None and 0 <= label < len(class_names) else str(label)
+
+  caption_height = 12
+  height, width = images.shape[1] + 2 * border, images.shape[2] + 2 * border
+  tiles = []
+  for image, label, prediction in zip(images, labels, predictions):
+    tile = Image.new('RGB', (width, height + caption_height), (255, 255, 255))
+    frame = CORRECT_COLOR if label == prediction else WRONG_COLOR
+    tile.paste(Image.new('RGB', (width, height), frame), (0, 0))
+    tile.paste(Image.fromarray(_as_uint8_image(image)), (border, border))
+    ImageDraw.Draw(tile).text((2, height), f'{name(prediction)}/{name(label)}'[:width // 6], fill=(0, 0, 0))
+    tiles.append(np.asarray(tile))
+  columns = min(columns, len(tiles))
+  tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % columns)
+  rows = [np.concatenate(tiles[i:i + columns], axis=1) for i in range(0, len(tiles), columns)]
+  return np.concatenate(rows, axis=0)

@@ -14,7 +14,9 @@ from widescale.data import pipeline
 from widescale.data.datasets import class_tables
 from widescale.evaluation import miou
 from widescale.evaluation import panoptic_quality
+from widescale.evaluation import visualize
 from widescale.postprocess import panoptic as panoptic_postprocess
+from widescale.tasks import optimization
 from widescale.tasks import panoptic_losses
 
 
@@ -59,7 +61,7 @@ class PanopticTask:
                top_k: int = 200,
                stuff_area_limit: int = 2048,
                shuffle_seed: int = 0):
-    self.dataset_info = class_tables.get_dataset_info(dataset)
+    self.dataset_info = class_tables.get_dataset_info(dataset, class_tables.DatasetInfo)
     self.tfds_name = tfds_name or dataset
     self.data_dir = data_dir
     for name, value in (('train_batch_size', train_batch_size), ('eval_batch_size', eval_batch_size)):
@@ -90,6 +92,11 @@ class PanopticTask:
   @property
   def num_classes(self) -> int:
     return self.dataset_info.num_classes
+
+  @property
+  def input_size(self) -> Tuple[int, int]:
+    """(height, width) of the images the model is fed (training crops and padded evaluation images)."""
+    return self.crop_size
 
   @property
   def loss_names(self) -> Tuple[str, ...]:
@@ -148,16 +155,8 @@ class PanopticTask:
   def train_step(self, model, optimizer, batch: Dict[str, tf.Tensor],
                  global_batch_size: int) -> Dict[str, tf.Tensor]:
     """One optimisation step on this replica's share of the batch; returns its loss terms."""
-    with tf.GradientTape() as tape:
-      outputs = model(batch['image'], training=True)
-      losses = self.compute_losses(outputs, batch, global_batch_size)
-      # Regularisation losses (none in the Panoptic-DeepLab recipe, but honour any the model has).
-      total = losses['total_loss']
-      if model.losses:
-        total += tf.add_n(model.losses) / tf.distribute.get_strategy().num_replicas_in_sync
-    gradients = tape.gradient(total, model.trainable_variables)
-    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-    return losses
+    return optimization.train_step(model, optimizer, batch['image'],
+                                   lambda outputs: self.compute_losses(outputs, batch, global_batch_size))
 
   def postprocess(self, outputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     info = self.dataset_info
@@ -201,6 +200,12 @@ class PanopticTask:
     metrics['panoptic_quality'].update_state(step_outputs['gt_panoptic'], step_outputs['pred_panoptic'])
     gt_semantic = step_outputs['gt_panoptic'] // info.label_divisor
     metrics['miou'].update_state(gt_semantic, step_outputs['pred_semantic'])
+
+  def prediction_picture(self, step_outputs: Dict[str, np.ndarray]) -> np.ndarray:
+    """image | ground truth | prediction, one row per image, as uint8 [rows * H, 3 W, 3]."""
+    return visualize.prediction_grid(step_outputs['image'], step_outputs['gt_panoptic'],
+                                     step_outputs['pred_panoptic'], self.dataset_info,
+                                     max_rows=len(step_outputs['image']))
 
   def metric_results(self, metrics) -> Dict:
     """Flat headline numbers (fractions) plus the full per-class tables.

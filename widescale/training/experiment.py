@@ -102,7 +102,7 @@ def run(experiment: Experiment, mode: str, model_dir: Optional[str],
 
 def _summarize(experiment: Experiment) -> dict:
   """Builds the model without data and prints its size; the last line printed is one JSON object."""
-  height, width = experiment.summary_input_size or experiment.task.crop_size
+  height, width = experiment.summary_input_size or experiment.task.input_size
   try:
     model = experiment.model_fn(num_classes=experiment.task.num_classes)
   except (ValueError, TypeError) as error:

@@ -69,7 +69,7 @@ class Trainer:
     with strategy.scope():
       model = model_fn(num_classes=task.num_classes)
       # Create the variables by tracing (not running) one call at the training size.
-      spec = tf.TensorSpec([None, *task.crop_size, 3], tf.float32)
+      spec = tf.TensorSpec([None, *task.input_size, 3], tf.float32)
       tf.function(lambda images: model(images, training=False)).get_concrete_function(spec)
       optimizer = optimizer_fn()
       optimizer.build(model.trainable_variables)
@@ -185,15 +185,14 @@ class Trainer:
     grid = None
     if pictures:
       merged = {k: np.concatenate([p[k] for p in pictures])[:self.num_pictures] for k in pictures[0]}
-      grid = visualize.prediction_grid(merged['image'], merged['gt_panoptic'], merged['pred_panoptic'],
-                                       task.dataset_info)
+      grid = task.prediction_picture(merged)
       visualize.save_png(grid, os.path.join(eval_dir, f'predictions_step_{step}.png'))
     writer = tf.summary.create_file_writer(eval_dir)
     with writer.as_default(step=step):
       for name, value in _flat_scalars(results).items():
         tf.summary.scalar(name, value)
       if grid is not None:
-        tf.summary.image('predictions (image | ground truth | prediction)', grid[np.newaxis])
+        tf.summary.image('predictions', grid[np.newaxis])
     writer.flush()
     return results
 

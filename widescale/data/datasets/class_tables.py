@@ -5,7 +5,7 @@ divisor and colours from here, so the three can never disagree.
 """
 
 import dataclasses
-from typing import Tuple
+from typing import Optional, Tuple, Union
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,12 +70,63 @@ CITYSCAPES_PANOPTIC = DatasetInfo(
             (0, 80, 100), (0, 0, 230), (119, 11, 32)),
 )
 
-_DATASETS = {info.name: info for info in (SHAPES, CITYSCAPES_PANOPTIC)}
 
 
-def get_dataset_info(name: str) -> DatasetInfo:
-  """Returns the DatasetInfo registered under `name`; raises ValueError naming the known ones."""
-  try:
-    return _DATASETS[name]
-  except KeyError:
-    raise ValueError(f'Unknown dataset {name!r}; known datasets: {sorted(_DATASETS)}.') from None
+@dataclasses.dataclass(frozen=True)
+class ClassificationInfo:
+  """What an image classification dataset's labels mean.
+
+  Attributes:
+    name: registry name of the dataset (e.g. 'imagenet2012').
+    tfds_name: TFDS builder name; its examples hold 'image' (uint8 [H, W, 3]) and 'label' (int).
+    num_classes: number of labels 0..num_classes-1.
+    class_names: one name per label, or None when the names come from the TFDS ClassLabel feature
+      (ImageNet's 1000 synset names ship with tensorflow-datasets).
+    train_split, eval_split: TFDS splits used for training and evaluation.
+  """
+  name: str
+  tfds_name: str
+  num_classes: int
+  class_names: Optional[Tuple[str, ...]] = None
+  train_split: str = 'train'
+  eval_split: str = 'validation'
+
+  def __post_init__(self):
+    if self.class_names is not None and len(self.class_names) != self.num_classes:
+      raise ValueError(f'ClassificationInfo {self.name!r}: {len(self.class_names)} names for '
+                       f'{self.num_classes} classes.')
+
+
+# The embedded classification split of `shapes` (widescale/data/datasets/shapes): one thing per image
+# on the stuff bands; the label is its shape. Labels index SHAPES.thing_class_ids in order.
+SHAPES_CLASSIFICATION = ClassificationInfo(
+    name='shapes_classification',
+    tfds_name='shapes_classification',
+    num_classes=3,
+    class_names=('circle', 'square', 'triangle'),
+)
+
+# ImageNet ILSVRC 2012 through TFDS's `imagenet2012` builder (manual download; 1.28M / 50k images).
+IMAGENET2012 = ClassificationInfo(name='imagenet2012', tfds_name='imagenet2012', num_classes=1000)
+
+AnyDatasetInfo = Union[DatasetInfo, ClassificationInfo]
+_DATASETS = {info.name: info for info in (SHAPES, CITYSCAPES_PANOPTIC, SHAPES_CLASSIFICATION, IMAGENET2012)}
+
+
+def get_dataset_info(name: str, expected_type=DatasetInfo) -> AnyDatasetInfo:
+  """Returns the class table registered under `name`.
+
+  Args:
+    name: dataset name, e.g. 'shapes', 'cityscapes_panoptic', 'imagenet2012'.
+    expected_type: DatasetInfo (panoptic/semantic labels) or ClassificationInfo (image labels); a
+      dataset of the other kind is an error, e.g. a classification task given 'cityscapes_panoptic'.
+
+  Raises:
+    ValueError naming the known datasets of the expected kind.
+  """
+  known = sorted(key for key, info in _DATASETS.items() if isinstance(info, expected_type))
+  info = _DATASETS.get(name)
+  if not isinstance(info, expected_type):
+    kind = 'classification' if expected_type is ClassificationInfo else 'segmentation'
+    raise ValueError(f'Unknown {kind} dataset {name!r}; known {kind} datasets: {known}.')
+  return info

@@ -181,3 +181,37 @@ def decode_panoptic_rgb(rgb: np.ndarray) -> np.ndarray:
   """uint8 [H, W, 3] COCO-encoded panoptic PNG pixels -> int32 [H, W] ids (numpy twin of the TF one)."""
   rgb = np.asarray(rgb, np.int32)
   return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+
+
+# The classification split: one larger thing per image, fully inside it, never behind a void band.
+MIN_CLASSIFICATION_SIZE, MAX_CLASSIFICATION_SIZE = 48.0, 80.0
+
+
+def generate_classification_example(seed: int, split: str, index: int) -> Tuple[np.ndarray, int]:
+  """Draws example `index` of `split` of the classification split of `shapes`.
+
+  The image is drawn like a panoptic example (stuff bands, pixel noise) with exactly one shape of a
+  random colour, so the label is only visible in the outline.
+
+  Returns:
+    (image, label): uint8 [128, 128, 3] RGB image and the label 0 circle, 1 square, 2 triangle (the
+    position of the shape's class in `SHAPES.thing_class_ids`).
+  """
+  # A different stream from the panoptic example of the same index ('classification/' prefix).
+  rng = example_rng(seed, 'classification/' + split, index)
+  yy, xx = (grid.astype(np.float32) for grid in np.ogrid[0:IMAGE_SIZE, 0:IMAGE_SIZE])
+  stuff = _stuff_classes(rng, yy, xx)
+  label = int(rng.integers(len(SHAPES.thing_class_ids)))
+  size = rng.uniform(MIN_CLASSIFICATION_SIZE, MAX_CLASSIFICATION_SIZE)
+  # Keep the whole shape inside the image (a square's corner reaches size / sqrt(2) from its center).
+  margin = size / np.sqrt(2) + 1
+  center_y, center_x = rng.uniform(margin, IMAGE_SIZE - margin, 2)
+  angle = rng.uniform(0, 2 * np.pi)
+  color = rng.integers(0, 256, 3).astype(np.float32)
+  mask = _thing_masks(np.asarray([SHAPES.thing_class_ids[label]]), np.asarray([size]),
+                      np.asarray([center_y]), np.asarray([center_x]), np.asarray([angle]), yy, xx)[0]
+  stuff_palette = np.asarray(SHAPES.colors, np.float32) + rng.normal(
+      0.0, _STUFF_COLOR_JITTER, (SHAPES.num_classes, 3)).astype(np.float32)
+  image = np.where(mask[..., None], color, np.take(stuff_palette, stuff, axis=0))
+  image += _PIXEL_NOISE * rng.standard_normal(image.shape, dtype=np.float32)
+  return np.clip(image + 0.5, 0, 255).astype(np.uint8), label
