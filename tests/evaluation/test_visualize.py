@@ -48,3 +48,16 @@ def test_save_png_round_trip(tmp_path):
   path = str(tmp_path / 'sub' / 'panoptic.png')
   visualize.save_png(picture, path)
   np.testing.assert_array_equal(np.asarray(Image.open(path)), picture)
+
+
+def test_classification_grid_frames_right_green_and_wrong_red():
+  images = np.full((3, 8, 10, 3), 128, np.uint8)
+  grid = visualize.classification_grid(images, np.array([0, 1, 2]), np.array([0, 2, 2]),
+                                       class_names=('circle', 'square', 'triangle'), columns=2, border=2)
+  tile_height, tile_width = 8 + 4 + 12, 10 + 4
+  assert grid.shape == (2 * tile_height, 2 * tile_width, 3) and grid.dtype == np.uint8
+  np.testing.assert_array_equal(grid[0, 0], visualize.CORRECT_COLOR)            # right
+  np.testing.assert_array_equal(grid[0, tile_width], visualize.WRONG_COLOR)     # wrong: square as triangle
+  np.testing.assert_array_equal(grid[tile_height, 0], visualize.CORRECT_COLOR)  # right
+  np.testing.assert_array_equal(grid[2, 2], [128, 128, 128])                    # the image inside the frame
+  assert (grid[tile_height:, tile_width:] == 255).all()                         # the empty 4th cell

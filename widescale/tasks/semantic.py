@@ -106,7 +106,8 @@ class SemanticTask:
 
   def compute_losses(self, outputs: Dict[str, tf.Tensor], batch: Dict[str, tf.Tensor],
                      global_batch_size: int) -> Dict[str, tf.Tensor]:
-    """Per-image mean cross-entropy over valid pixels (hardest `top_k_percent`), summed / global batch."""
+    """Per image, weight x cross-entropy averaged over its pixels (the hardest `top_k_percent`; void pixels
+    have weight 0), summed over this replica's images and divided by the global batch size."""
     per_image = panoptic_losses.semantic_loss_per_image(
         outputs['semantic_logits'], batch['semantic'], batch['semantic_weights'], self.num_classes,
         self.top_k_percent)
