@@ -26,5 +26,9 @@ setuptools.setup(
         'coco': ['pycocotools>=2.0.8'],
         'dev': ['pytest>=8'],
     },
-    entry_points={'console_scripts': ['widescale=widescale.main:run']},
+    entry_points={'console_scripts': [
+        'widescale=widescale.main:run',
+        'widescale-zoo=widescale.tools.model_zoo:run',
+        'widescale-grid=widescale.tools.scaling_grid:run',
+    ]},
 )

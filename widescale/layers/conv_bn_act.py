@@ -99,6 +99,7 @@ class ConvBNAct(tf_keras.layers.Layer):
       raise ValueError(f'ConvBNAct: conv_type must be one of {CONV_TYPES}, got conv_type={conv_type!r}.')
     if conv_type == 'switchable_atrous' and strides != 1:
       raise ValueError(f'ConvBNAct: switchable atrous convolution needs strides=1, got strides={strides!r}.')
+    check_batch_norm_args('ConvBNAct', bn_momentum, bn_epsilon)
     self.filters = int(filters)
     self.kernel_size = int(kernel_size)
     self.strides = int(strides)

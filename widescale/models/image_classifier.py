@@ -1,5 +1,6 @@
 """Image classifier meta-architecture: backbone -> global average pool -> dropout -> fully connected."""
 
+import numbers
 from typing import Optional
 
 import tensorflow as tf
@@ -33,8 +34,15 @@ class ImageClassifier(tf_keras.Model):
                **kwargs):
     kwargs.setdefault('name', 'image_classifier')
     super().__init__(**kwargs)
-    if int(num_classes) < 1:
-      raise ValueError(f'ImageClassifier: num_classes must be >= 1, got num_classes={num_classes!r}.')
+    if not isinstance(backbone, tf_keras.layers.Layer):
+      raise ValueError(f'ImageClassifier: backbone must be a tf_keras Layer returning a dict of endpoints, '
+                       f'got backbone={backbone!r}.')
+    if not (isinstance(num_classes, numbers.Integral) and not isinstance(num_classes, bool)
+            and num_classes >= 1):
+      raise ValueError(f'ImageClassifier: num_classes must be an int >= 1, got num_classes={num_classes!r}.')
+    if not isinstance(endpoint, str):
+      raise ValueError(f'ImageClassifier: endpoint must be the name of a backbone endpoint, '
+                       f'got endpoint={endpoint!r}.')
     if not 0.0 <= dropout_rate < 1.0:
       raise ValueError(f'ImageClassifier: dropout_rate must be in [0, 1), got dropout_rate={dropout_rate!r}.')
     self.backbone = backbone

@@ -11,12 +11,14 @@ CVPR 2020 (arXiv 1911.10194). Defaults are deeplab2's Cityscapes configs
 The model returns predictions only; losses live in `widescale.tasks`.
 """
 
+import numbers
 from typing import Optional, Sequence
 
 import tensorflow as tf
 import tf_keras
 
 from widescale.layers import aspp
+from widescale.layers import conv_bn_act
 from widescale.models.heads import panoptic_deeplab as heads
 from widescale.layers import resize
 
@@ -86,8 +88,33 @@ class PanopticDeepLab(tf_keras.Model):
                **kwargs):
     kwargs.setdefault('name', 'panoptic_deeplab')
     super().__init__(**kwargs)
+    if not isinstance(backbone, tf_keras.layers.Layer):
+      raise ValueError(f'PanopticDeepLab: backbone must be a tf_keras Layer returning a dict of endpoints, '
+                       f'got backbone={backbone!r}.')
     if not (isinstance(num_classes, int) and num_classes >= 1):
       raise ValueError(f'PanopticDeepLab: num_classes must be a positive int, got num_classes={num_classes!r}.')
+    # Checked here, not only in the decoders and heads, so the message names this model's argument.
+    for arg, value in (('aspp_channels', aspp_channels), ('semantic_decoder_channels', semantic_decoder_channels),
+                       ('instance_aspp_channels', instance_aspp_channels),
+                       ('instance_decoder_channels', instance_decoder_channels),
+                       ('semantic_head_channels', semantic_head_channels),
+                       ('center_head_channels', center_head_channels),
+                       ('offset_head_channels', offset_head_channels)):
+      if not (isinstance(value, numbers.Integral) and value >= 1):
+        raise ValueError(f'PanopticDeepLab: {arg} must be an int >= 1, got {arg}={value!r}.')
+    for arg, value in (('semantic_low_level_channels', semantic_low_level_channels),
+                       ('instance_low_level_channels', instance_low_level_channels)):
+      if (len(value) != len(low_level_feature_keys) or
+          not all(isinstance(channels, numbers.Integral) and channels >= 1 for channels in value)):
+        raise ValueError(f'PanopticDeepLab: {arg} must give one width >= 1 per low-level feature '
+                         f'{tuple(low_level_feature_keys)!r}, got {arg}={tuple(value)!r}.')
+    if not 0.0 <= aspp_dropout_rate < 1.0:
+      raise ValueError(f'PanopticDeepLab: aspp_dropout_rate must be in [0, 1), '
+                       f'got aspp_dropout_rate={aspp_dropout_rate!r}.')
+    if aspp_pool_size is not None and (len(aspp_pool_size) != 2 or any(int(s) < 1 for s in aspp_pool_size)):
+      raise ValueError(f'PanopticDeepLab: aspp_pool_size must be None or (height, width) >= 1, '
+                       f'got aspp_pool_size={aspp_pool_size!r}.')
+    conv_bn_act.check_batch_norm_args('PanopticDeepLab', bn_momentum, bn_epsilon)
     if atrous_rates is None:
       output_stride = getattr(backbone, 'output_stride', None)
       if output_stride is None:

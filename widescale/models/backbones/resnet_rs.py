@@ -34,6 +34,7 @@ BN moving mean and variance included; the trainable counts are lower by exactly 
 """
 
 import dataclasses
+import numbers
 from typing import Dict, Sequence, Tuple
 
 import tensorflow as tf
@@ -136,6 +137,12 @@ class ResNetRSBottleneck(tf_keras.layers.Layer):
       raise ValueError(f'ResNetRSBottleneck: filters must be >= 1, got filters={filters!r}.')
     if int(strides) not in (1, 2):
       raise ValueError(f'ResNetRSBottleneck: strides must be 1 or 2, got strides={strides!r}.')
+    if not (isinstance(squeeze_excite_ratio, numbers.Real) and 0.0 <= squeeze_excite_ratio <= 1.0):
+      raise ValueError(f'ResNetRSBottleneck: squeeze_excite_ratio must be in [0, 1], '
+                       f'got squeeze_excite_ratio={squeeze_excite_ratio!r}.')
+    if not (isinstance(drop_path_keep_prob, numbers.Real) and 0.0 < drop_path_keep_prob <= 1.0):
+      raise ValueError(f'ResNetRSBottleneck: drop_path_keep_prob must be in (0, 1], '
+                       f'got drop_path_keep_prob={drop_path_keep_prob!r}.')
     self.filters = int(filters)
     self.strides = int(strides)
     self.dilation_rate = int(dilation_rate)
@@ -254,10 +261,10 @@ class ResNetRS(tf_keras.Model):
                        f'{", ".join(STAGE_NAMES)}), got block_counts={block_counts!r}.')
     if output_stride not in (8, 16, 32):
       raise ValueError(f'ResNetRS: output_stride must be 8, 16 or 32, got output_stride={output_stride!r}.')
-    if not 0.0 <= squeeze_excite_ratio <= 1.0:
+    if not (isinstance(squeeze_excite_ratio, numbers.Real) and 0.0 <= squeeze_excite_ratio <= 1.0):
       raise ValueError(f'ResNetRS: squeeze_excite_ratio must be in [0, 1], '
                        f'got squeeze_excite_ratio={squeeze_excite_ratio!r}.')
-    if not 0.0 <= stochastic_depth_rate < 1.0:
+    if not (isinstance(stochastic_depth_rate, numbers.Real) and 0.0 <= stochastic_depth_rate < 1.0):
       raise ValueError(f'ResNetRS: stochastic_depth_rate must be in [0, 1), '
                        f'got stochastic_depth_rate={stochastic_depth_rate!r}.')
     try:

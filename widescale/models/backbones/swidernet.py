@@ -21,6 +21,7 @@ Layout at w1 = w2 = l = 1 (blocks per stage 3, 3, 6, 3, 3; l scales all but res1
 
 import dataclasses
 import math
+import numbers
 from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
@@ -98,6 +99,9 @@ class ResidualBlock(tf_keras.layers.Layer):
     if len(filters) not in (2, 3):
       raise ValueError(f'ResidualBlock: filters must have 2 (basic) or 3 (bottleneck) entries, '
                        f'got filters={filters!r}.')
+    if not (isinstance(drop_path_keep_prob, numbers.Real) and 0.0 < drop_path_keep_prob <= 1.0):
+      raise ValueError(f'ResidualBlock: drop_path_keep_prob must be in (0, 1], '
+                       f'got drop_path_keep_prob={drop_path_keep_prob!r}.')
     self.filters = tuple(int(f) for f in filters)
     self.strides = int(strides)
     self.dilation_rate = int(dilation_rate)
@@ -232,14 +236,15 @@ class SWideRNet(tf_keras.Model):
     _check_positive('depth_multiplier', depth_multiplier)
     if output_stride not in (8, 16, 32):
       raise ValueError(f'SWideRNet: output_stride must be 8, 16 or 32, got output_stride={output_stride!r}.')
-    unknown = [stage for stage in squeeze_excite_stages if stage not in STAGE_NAMES]
-    if unknown:
-      raise ValueError(f'SWideRNet: squeeze_excite_stages must name stages of {STAGE_NAMES}, '
-                       f'got squeeze_excite_stages={tuple(squeeze_excite_stages)!r}.')
+    # A bare string ('res2') would be read as its characters; ask for a sequence of names instead.
+    stages = squeeze_excite_stages if isinstance(squeeze_excite_stages, str) else tuple(squeeze_excite_stages)
+    if isinstance(stages, str) or any(stage not in STAGE_NAMES for stage in stages):
+      raise ValueError(f'SWideRNet: squeeze_excite_stages must be a sequence of stage names from '
+                       f'{STAGE_NAMES}, got squeeze_excite_stages={stages!r}.')
     if sac_beyond_stride not in (2, 4, 8, 16, 32):
       raise ValueError(f'SWideRNet: sac_beyond_stride must be 2, 4, 8, 16 or 32, '
                        f'got sac_beyond_stride={sac_beyond_stride!r}.')
-    if not 0.0 < drop_path_keep_prob <= 1.0:
+    if not (isinstance(drop_path_keep_prob, numbers.Real) and 0.0 < drop_path_keep_prob <= 1.0):
       raise ValueError(f'SWideRNet: drop_path_keep_prob must be in (0, 1], '
                        f'got drop_path_keep_prob={drop_path_keep_prob!r}.')
     if drop_path_schedule not in DROP_PATH_SCHEDULES:
@@ -425,6 +430,9 @@ VARIANTS = {
         1, 1, 1, False, True, _DEEPLAB2_ZOO + 'swidernet_sac_1_1_1_os16.textproto). 112,952,387 params.'),
     'swidernet_sac_1_1_3': Variant(
         1, 1, 3, False, True, _DEEPLAB2_ZOO + 'swidernet_sac_1_1_3_os16.textproto). 345.06M params.'),
+    'swidernet_sac_1_1_4': Variant(
+        1, 1, 4, False, True,
+        f'{_PAPER} strong model (COCO, ADE20K), built the deeplab2 way (SAC without SE).'),
     'swidernet_sac_1_1_4.5': Variant(
         1, 1, 4.5, False, True, _DEEPLAB2_ZOO + 'swidernet_sac_1_1_4.5_os16.textproto). 504.52M params.'),
     'swidernet_sac_0.25_0.25_0.75': Variant(

@@ -67,6 +67,9 @@ class PanopticDeepLabDecoder(tf_keras.layers.Layer):
     if any(int(channels) < 1 for channels in low_level_channels):
       raise ValueError(f'PanopticDeepLabDecoder: low_level_channels must be >= 1, '
                        f'got low_level_channels={tuple(low_level_channels)!r}.')
+    for arg, value in (('aspp_channels', aspp_channels), ('fusion_kernel_size', fusion_kernel_size)):
+      if int(value) < 1:
+        raise ValueError(f'PanopticDeepLabDecoder: {arg} must be >= 1, got {arg}={value!r}.')
     self.decoder_channels = int(decoder_channels)
     self.low_level_channels = tuple(int(c) for c in low_level_channels)
     self.low_level_feature_keys = tuple(low_level_feature_keys)
@@ -156,7 +159,8 @@ class PanopticDeepLabHead(tf_keras.layers.Layer):
                kernel_initializer='he_normal',
                **kwargs):
     super().__init__(**kwargs)
-    for arg, value in (('head_channels', head_channels), ('output_channels', output_channels)):
+    for arg, value in (('head_channels', head_channels), ('output_channels', output_channels),
+                       ('kernel_size', kernel_size)):
       if int(value) < 1:
         raise ValueError(f'PanopticDeepLabHead: {arg} must be >= 1, got {arg}={value!r}.')
     self.head_channels = int(head_channels)

@@ -146,6 +146,16 @@ class DeepLabV3Head(tf_keras.layers.Layer):
     super().__init__(**kwargs)
     if not (isinstance(num_classes, int) and num_classes >= 1):
       raise ValueError(f'DeepLabV3Head: num_classes must be an int >= 1, got num_classes={num_classes!r}.')
+    # The ASPP checks these too, under its own argument names (output_channels, dropout_rate).
+    if not (isinstance(aspp_channels, int) and aspp_channels >= 1):
+      raise ValueError(f'DeepLabV3Head: aspp_channels must be an int >= 1, got aspp_channels={aspp_channels!r}.')
+    if not 0.0 <= aspp_dropout_rate < 1.0:
+      raise ValueError(f'DeepLabV3Head: aspp_dropout_rate must be in [0, 1), '
+                       f'got aspp_dropout_rate={aspp_dropout_rate!r}.')
+    if aspp_pool_size is not None and (len(aspp_pool_size) != 2 or any(int(s) < 1 for s in aspp_pool_size)):
+      raise ValueError(f'DeepLabV3Head: aspp_pool_size must be None or (height, width) >= 1, '
+                       f'got aspp_pool_size={aspp_pool_size!r}.')
+    conv_bn_act.check_batch_norm_args('DeepLabV3Head', bn_momentum, bn_epsilon)
     self.num_classes = num_classes
     self.atrous_rates = tuple(int(rate) for rate in atrous_rates)
     self.aspp_channels = int(aspp_channels)
