@@ -40,7 +40,9 @@ import tensorflow_datasets as tfds
 
 from widescale.data import augment
 from widescale.data import targets as targets_lib
-# Imported for its side effect: registers the `shapes` builder with TFDS.
+# Imported for their side effect: they register widescale's builders with TFDS.
+import widescale.data.datasets.cityscapes_panoptic  # noqa: F401  pylint: disable=unused-import
+import widescale.data.datasets.coco_panoptic  # noqa: F401  pylint: disable=unused-import
 import widescale.data.datasets.shapes  # noqa: F401  pylint: disable=unused-import
 from widescale.data.datasets.class_tables import DatasetInfo
 

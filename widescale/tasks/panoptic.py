@@ -27,6 +27,8 @@ class PanopticTask:
     dataset: name of the dataset's class table (widescale/data/datasets/class_tables.py), e.g. 'shapes'.
     tfds_name: TFDS name (with config) to read, e.g. 'shapes' or 'shapes/tiny'; defaults to `dataset`.
     data_dir: TFDS data dir; None uses widescale's default cache (or $WIDESCALE_DATA_DIR).
+    manual_dir: where the official release lies, for builders that read one (Cityscapes, COCO); the
+      first run prepares the TFDS dataset from it (see the builder's MANUAL_DOWNLOAD_INSTRUCTIONS).
     train_batch_size: global training batch size (over all replicas and hosts).
     eval_batch_size: global evaluation batch size.
     crop_size: (height, width) of training crops and of the padded evaluation images.
@@ -44,6 +46,7 @@ class PanopticTask:
                dataset: str,
                tfds_name: Optional[str] = None,
                data_dir: Optional[str] = None,
+               manual_dir: Optional[str] = None,
                train_batch_size: int = 8,
                eval_batch_size: int = 8,
                crop_size: Sequence[int] = (128, 128),
@@ -64,6 +67,7 @@ class PanopticTask:
     self.dataset_info = class_tables.get_dataset_info(dataset, class_tables.DatasetInfo)
     self.tfds_name = tfds_name or dataset
     self.data_dir = data_dir
+    self.manual_dir = manual_dir
     for name, value in (('train_batch_size', train_batch_size), ('eval_batch_size', eval_batch_size)):
       if value < 1:
         raise ValueError(f'PanopticTask.{name} must be >= 1, got {value}.')
@@ -124,6 +128,7 @@ class PanopticTask:
         small_instance_area=self.small_instance_area,
         small_instance_weight=self.small_instance_weight,
         data_dir=self.data_dir,
+        manual_dir=self.manual_dir,
         seed=self.shuffle_seed,
         input_context=input_context)
 

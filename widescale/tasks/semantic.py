@@ -25,6 +25,8 @@ class SemanticTask:
     dataset: name of the dataset's class table (widescale/data/datasets/class_tables.py), e.g. 'shapes'.
     tfds_name: TFDS name (with config) to read, e.g. 'shapes/tiny'; defaults to `dataset`.
     data_dir: TFDS data dir; None uses widescale's default cache (or $WIDESCALE_DATA_DIR).
+    manual_dir: where the official release lies, for builders that read one (Cityscapes, COCO); the
+      first run prepares the TFDS dataset from it (see the builder's MANUAL_DOWNLOAD_INSTRUCTIONS).
     train_batch_size: global training batch size (over all replicas and hosts).
     eval_batch_size: global evaluation batch size.
     crop_size: (height, width) of training crops and of the padded evaluation images.
@@ -40,6 +42,7 @@ class SemanticTask:
                dataset: str,
                tfds_name: Optional[str] = None,
                data_dir: Optional[str] = None,
+               manual_dir: Optional[str] = None,
                train_batch_size: int = 8,
                eval_batch_size: int = 8,
                crop_size: Sequence[int] = (128, 128),
@@ -52,6 +55,7 @@ class SemanticTask:
     self.dataset_info = class_tables.get_dataset_info(dataset, class_tables.DatasetInfo)
     self.tfds_name = tfds_name or dataset
     self.data_dir = data_dir
+    self.manual_dir = manual_dir
     for name, value in (('train_batch_size', train_batch_size), ('eval_batch_size', eval_batch_size)):
       if not (isinstance(value, int) and value >= 1):
         raise ValueError(f'SemanticTask.{name} must be an int >= 1, got {name}={value!r}.')
@@ -101,6 +105,7 @@ class SemanticTask:
         small_instance_area=self.small_instance_area,
         small_instance_weight=self.small_instance_weight,
         data_dir=self.data_dir,
+        manual_dir=self.manual_dir,
         seed=self.shuffle_seed,
         input_context=input_context)
 
