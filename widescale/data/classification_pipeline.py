@@ -15,7 +15,6 @@ protocol: 224 of 256) resized to `image_size` -> pad to a whole number of steps 
 Elements: {'image': float32 [H, W, 3] in 0..255, 'label': int32}.
 """
 
-import math
 from typing import Optional, Sequence, Union
 
 import tensorflow as tf
@@ -107,11 +106,7 @@ def build_classification_dataset(
     raise ValueError(f'eval_crop_fraction must be in (0, 1]; got {eval_crop_fraction}.')
   if len(crop_area_range) != 2 or not 0.0 < crop_area_range[0] <= crop_area_range[1] <= 1.0:
     raise ValueError(f'crop_area_range must be (min, max) with 0 < min <= max <= 1; got {crop_area_range}.')
-  if input_context is not None:
-    per_replica_batch = input_context.get_per_replica_batch_size(batch_size)
-    pipeline_id, num_pipelines = input_context.input_pipeline_id, input_context.num_input_pipelines
-  else:
-    per_replica_batch, pipeline_id, num_pipelines = batch_size, 0, 1
+  per_replica_batch, pipeline_id = pipeline.replica_batch_and_pipeline(batch_size, input_context)
 
   builder = pipeline.prepare_builder(tfds_name or info.tfds_name, data_dir=data_dir,
                                      builder_config=builder_config, manual_dir=manual_dir)
@@ -147,23 +142,13 @@ def build_classification_dataset(
     examples = examples.map(
         lambda encoded, label: output(central_crop(decode(encoded), image_size, eval_crop_fraction), label),
         num_parallel_calls=num_parallel_calls, deterministic=True)
-    # Every pipeline yields the same whole number of steps (see pipeline.build_panoptic_dataset).
-    replicas_per_pipeline = (max(input_context.num_replicas_in_sync // num_pipelines, 1)
-                             if input_context is not None else 1)
-    examples_per_step = per_replica_batch * replicas_per_pipeline
-    largest_slice = max(builder.info.splits[part].num_examples for part in (
-        tfds.even_splits(split, n=num_pipelines) if num_pipelines > 1 else [split]))
-    num_examples = builder.info.splits[pipeline.host_split(split, input_context)].num_examples
-    num_padding = math.ceil(largest_slice / examples_per_step) * examples_per_step - num_examples
+    num_padding = pipeline.eval_padding_count(builder, split, per_replica_batch, input_context)
     if num_padding:
       padding = tf.data.Dataset.range(num_padding).map(
           lambda _: output(tf.zeros(image_size + (3,), tf.float32), PADDING_LABEL))
       examples = examples.concatenate(padding)
 
-  examples = examples.batch(per_replica_batch, drop_remainder=True)
-  options = tf.data.Options()
-  options.deterministic = True
-  return examples.with_options(options).prefetch(tf.data.AUTOTUNE)
+  return pipeline.batch_deterministically(examples, per_replica_batch)
 
 
 def _check_features(builder: tfds.core.DatasetBuilder, info: ClassificationInfo) -> None:

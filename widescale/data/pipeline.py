@@ -164,11 +164,7 @@ def build_panoptic_dataset(
     raise ValueError(f'batch_size must be positive; got {batch_size}.')
   if shuffle_buffer <= 0:
     raise ValueError(f'shuffle_buffer must be positive; got {shuffle_buffer}.')
-  if input_context is not None:
-    per_replica_batch = input_context.get_per_replica_batch_size(batch_size)  # raises if not divisible
-    pipeline_id, num_pipelines = input_context.input_pipeline_id, input_context.num_input_pipelines
-  else:
-    per_replica_batch, pipeline_id, num_pipelines = batch_size, 0, 1
+  per_replica_batch, pipeline_id = replica_batch_and_pipeline(batch_size, input_context)
 
   builder = prepare_builder(tfds_name or dataset_info.name, data_dir=data_dir,
                             builder_config=builder_config, manual_dir=manual_dir)
@@ -214,17 +210,40 @@ def build_panoptic_dataset(
                                          image_pad_value))
 
     examples = examples.map(eval_example, num_parallel_calls=num_parallel_calls, deterministic=True)
-    # Pad every pipeline to the same whole number of steps of its replicas.
-    replicas_per_pipeline = (max(input_context.num_replicas_in_sync // num_pipelines, 1)
-                             if input_context is not None else 1)
-    examples_per_step = per_replica_batch * replicas_per_pipeline
-    largest_slice = max(builder.info.splits[part].num_examples for part in (
-        tfds.even_splits(split, n=num_pipelines) if num_pipelines > 1 else [split]))
-    num_examples = builder.info.splits[host_split(split, input_context)].num_examples
-    num_padding = math.ceil(largest_slice / examples_per_step) * examples_per_step - num_examples
+    num_padding = eval_padding_count(builder, split, per_replica_batch, input_context)
     if num_padding:
       examples = examples.concatenate(tf.data.Dataset.range(num_padding).map(void_example))
 
+  return batch_deterministically(examples, per_replica_batch)
+
+
+def replica_batch_and_pipeline(batch_size: int, input_context: Optional[tf.distribute.InputContext]):
+  """(per-replica batch size, input pipeline id) of the pipeline `input_context` describes (or the one)."""
+  if input_context is None:
+    return batch_size, 0
+  # get_per_replica_batch_size raises if the global batch does not divide over the replicas.
+  return input_context.get_per_replica_batch_size(batch_size), input_context.input_pipeline_id
+
+
+def eval_padding_count(builder: tfds.core.DatasetBuilder, split: str, per_replica_batch: int,
+                       input_context: Optional[tf.distribute.InputContext]) -> int:
+  """How many padding examples make this pipeline's slice of `split` a whole number of steps.
+
+  Every pipeline is padded to the step count of the largest slice, so all hosts run the same number of
+  evaluation steps (a host that ran out early would hang the others' collectives).
+  """
+  num_pipelines = input_context.num_input_pipelines if input_context is not None else 1
+  replicas_per_pipeline = (max(input_context.num_replicas_in_sync // num_pipelines, 1)
+                           if input_context is not None else 1)
+  examples_per_step = per_replica_batch * replicas_per_pipeline
+  largest_slice = max(builder.info.splits[part].num_examples for part in (
+      tfds.even_splits(split, n=num_pipelines) if num_pipelines > 1 else [split]))
+  num_examples = builder.info.splits[host_split(split, input_context)].num_examples
+  return math.ceil(largest_slice / examples_per_step) * examples_per_step - num_examples
+
+
+def batch_deterministically(examples: tf.data.Dataset, per_replica_batch: int) -> tf.data.Dataset:
+  """Static-shape batches (drop_remainder, as TPUs need), deterministic order, prefetch last."""
   examples = examples.batch(per_replica_batch, drop_remainder=True)
   options = tf.data.Options()
   options.deterministic = True
